@@ -1,0 +1,1 @@
+"""The studio's core: plugins, parameters, jobs, projects, media. No Qt in here."""
