@@ -78,14 +78,30 @@ class Job:
     details: str = ""
     resolved_device: str = ""
     model_sha256: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _running: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         if self.seed is None:
             self.seed = random.SystemRandom().randrange(MAX_SEED)
+        self._running.set()
 
     def cancel(self) -> None:
         self._cancel.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the job between two steps until ``resume`` (or ``cancel``)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
 
     @property
     def cancel_requested(self) -> bool:
@@ -318,6 +334,10 @@ class Engine:
         try:
             generator = fn(ctx)
             while True:
+                if job.paused:
+                    self._emit("paused", job)
+                    job._running.wait()
+                    self._emit("resumed", job)
                 if job.cancel_requested:
                     generator.close()
                     return None
@@ -330,6 +350,9 @@ class Engine:
                     job.step, job.total, job.message = progress.step, progress.total, progress.message
                     if progress.preview is not None:
                         job.preview = progress.preview
+                    if progress.metrics:
+                        job.metrics = dict(progress.metrics)
+                        job.history.append((progress.step, job.metrics))
                     self._emit("progress", job)
         except JobError:
             raise

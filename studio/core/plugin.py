@@ -124,10 +124,13 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Progress:
+    """One step of an action. ``metrics`` carries numbers to plot (losses while training)."""
+
     step: int
     total: int
     preview: Any = None
     message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,3 @@
+from studio.app import main
+
+main()
