@@ -145,16 +145,18 @@ def available_devices() -> list[str]:
     return devices
 
 
-def resolve_device(preference: str) -> str:
-    """CUDA, then MPS, then CPU; an explicit choice that is unavailable is an error."""
+def resolve_device(preference: str, supported: tuple[str, ...] = ("cuda", "mps", "cpu")) -> str:
+    """CUDA, then MPS, then CPU, among what the plugin supports; an unavailable choice is an error."""
     preference = (preference or "auto").lower()
-    if preference == "cpu":
-        return "cpu"
-    devices = available_devices()
-    if preference == "auto":
-        return devices[0]
-    if preference not in ("cuda", "mps"):
+    if preference not in ("auto", "cpu", "cuda", "mps"):
         raise JobError(f"unknown device {preference!r}: use auto, cpu, cuda or mps", "input")
+    if preference == "cpu" or supported == ("cpu",):
+        if preference not in ("auto", "cpu"):
+            raise JobError(f"this model runs only on cpu, not {preference}", "input")
+        return "cpu"
+    devices = [d for d in available_devices() if d in supported]
+    if preference == "auto":
+        return devices[0] if devices else "cpu"
     if preference not in devices:
         raise JobError(f"device {preference!r} is not available on this machine (have: {', '.join(devices)})", "input")
     return preference
@@ -298,7 +300,8 @@ class Engine:
             values = action.params.validate(job.params)
         except ParamError as exc:
             raise JobError(str(exc), "input") from None
-        device = resolve_device(job.device if job.device != "auto" else self.device)
+        job.params = values
+        device = resolve_device(job.device if job.device != "auto" else self.device, manifest.devices)
         job.resolved_device = device
         ckpt = model = None
         try:
@@ -307,6 +310,8 @@ class Engine:
                 if not job.model_id:
                     raise JobError(f"{action.title} needs a model: pick a checkpoint", "input")
                 ckpt = self.registry.checkpoint(job.model_id)
+                if ckpt.source == "folder":
+                    job.model_id = str(ckpt.path.resolve())
                 if ckpt.plugin != manifest.id:
                     raise JobError(f"model {ckpt.id!r} belongs to {ckpt.plugin!r}, not {manifest.id!r}", "input")
                 job.model_sha256 = ckpt.sha256

@@ -59,6 +59,7 @@ class Manifest:
     trainer: str = ""
     views: tuple[str, ...] = ()
     checkpoints: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ("cuda", "mps", "cpu")
     path: Path | None = None
 
     def action(self, action_id: str) -> ActionSpec:
@@ -118,8 +119,17 @@ class Manifest:
             trainer=str(data.get("trainer", "")),
             views=tuple(data.get("views", ())),
             checkpoints=tuple(data.get("checkpoints", ())),
+            devices=_devices(data.get("devices", ("cuda", "mps", "cpu"))),
             path=path,
         )
+
+
+def _devices(values) -> tuple[str, ...]:
+    devices = tuple(str(v) for v in values)
+    unknown = [d for d in devices if d not in ("cuda", "mps", "cpu")]
+    if unknown or not devices:
+        raise ValueError(f"devices must be among cuda, mps, cpu, not {unknown or 'nothing'}")
+    return devices
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ GROUP = "studio.plugins"
 MANIFEST = "plugin.toml"
 BUILTINS = (
     "plugins.ppca",
+    "plugins.vae",
+    "plugins.flow",
 )
 
 
@@ -148,13 +150,13 @@ class Registry:
         return [c for c in self.checkpoints() if c.plugin == plugin_id]
 
     def checkpoint(self, ref: str) -> Checkpoint:
-        """A checkpoint by id, or a checkpoint folder path."""
+        """A checkpoint folder path, or else a checkpoint id."""
+        path = Path(ref).expanduser()
+        if (path / "config.json").exists() or path.is_absolute():
+            return open_checkpoint(path)
         for ckpt in self.checkpoints():
             if ckpt.id == ref:
                 return ckpt
-        path = Path(ref).expanduser()
-        if path.is_dir():
-            return open_checkpoint(path)
         known = ", ".join(c.id for c in self.checkpoints()) or "none"
         raise CheckpointError(f"no model {ref!r}: not a checkpoint id ({known}) nor a checkpoint folder")
 
