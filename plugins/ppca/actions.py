@@ -77,20 +77,28 @@ def train(ctx: ActionContext) -> Iterator[Progress]:
     started = time.monotonic()
     yield Progress(0, 3, message="reading images")
     data = load_image_folder(ctx.inputs["data"], lambda im: prepare(im, config))
+    holdout = None
+    if ctx.inputs.get("holdout") is not None:
+        holdout = load_image_folder(ctx.inputs["holdout"], lambda im: prepare(im, config))
     yield Progress(1, 3, message=data.summary())
     vectors = data.images.reshape(len(data), -1).astype(np.float64) / 255.0
     model = PPCA.fit(vectors, config)
     yield Progress(2, 3, message="fitted; writing the checkpoint")
     name = params["name"] or f"ppca-{Path(ctx.inputs['data']).name}"
     out = Path(params["out"]).expanduser() if params["out"] else user_models_dir() / name
-    bpd = float(model.bits_per_dim(data.images.reshape(len(data), -1)).mean())
+    metrics = {"train_bits_per_dim": round(float(model.bits_per_dim(data.images.reshape(len(data), -1)).mean()), 4)}
+    if holdout is not None:
+        pixels = holdout.images.reshape(len(holdout), -1)
+        metrics["test_bits_per_dim"] = round(float(model.bits_per_dim(pixels).mean()), 4)
     samples = model.to_images(model.sample(16, ctx.rng())[0])
     config_json = {
         "id": name, "name": name, "plugin": PLUGIN_ID, "family": "ppca",
         "model": model.config_dict(),
         "training": {"data": str(data.root), "count": len(data), "skipped": len(data.skipped),
+                     "holdout": str(holdout.root) if holdout else None,
+                     "holdout_count": len(holdout) if holdout else 0,
                      "seed": ctx.seed, "seconds": round(time.monotonic() - started, 2)},
-        "metrics": {"train_bits_per_dim": round(bpd, 4)},
+        "metrics": metrics,
     }
     card = model_card(name, config_json, data.skipped)
     ckpt = save_checkpoint(out, model.tensors(), config_json, card,
@@ -110,7 +118,13 @@ def model_card(name: str, config: dict, skipped: list) -> str:
         f"| resolution | {model['size']}x{model['size']}, {'gray' if model['channels'] == 1 else 'RGB'} |",
         f"| latent dimensions | {model['components']} |",
         f"| training bits/dim | {metrics['train_bits_per_dim']} |",
+        *([f"| held-out bits/dim | {metrics['test_bits_per_dim']} ({training['holdout_count']} images) |"]
+          if "test_bits_per_dim" in metrics else []),
         f"| fit time | {training['seconds']} s on the CPU |",
+        "",
+        "Bits/dim count 8-bit pixels: 8.0 is a uniform guess; a Gaussian with one isotropic noise",
+        "level is the fast baseline, far from the flows (RealNVP 1.06, Glow 1.05 on full MNIST).",
+        f"Reproduce: `scripts/train_ppca.sh` (seed {training['seed']}; the fit is deterministic).",
         "", "![samples](samples.png)",
     ]
     if skipped:
