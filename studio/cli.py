@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, metavar="DIR")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="K=V")
 
     p = command("info", "the generation metadata embedded in a file")
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     if args.command == "gui":
-        from studio.app import main as gui_main
+        from studio.app import run as run_gui
 
         gui_argv = []
         if args.safe_mode:
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             gui_argv += ["--project", args.project]
         if args.device:
             gui_argv += ["--device", args.device]
-        return gui_main(gui_argv) or 0
+        return run_gui(gui_argv)
     try:
         return COMMANDS[args.command](args) or 0
     except KeyboardInterrupt:
@@ -396,6 +397,7 @@ def cmd_likelihood(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from studio.core.datasets import summarize_folder
     from studio.core.engine import Job
 
     engine = _engine(args)
@@ -404,6 +406,11 @@ def cmd_train(args) -> int:
     action = _pick_action(manifest, "train", None)
     values = _values(action, args.assignments)
     values.update(data=str(args.data), out=str(args.out))
+    if args.resume:
+        if action.params.get("resume") is None:
+            raise CliError(f"{manifest.name} trains in one go; there is nothing to resume")
+        values["resume"] = True
+    print(summarize_folder(args.data).text(), file=sys.stderr)
     job = _run(engine, Job(manifest.id, action.id, None, values, seed=args.seed, device=args.device or "auto"))
     result = job.result
     if result.text:

@@ -22,6 +22,7 @@ from typing import Any
 
 from studio.core import media
 from studio.core.checkpoints import Checkpoint, CheckpointError
+from studio.core.datasets import DatasetError
 from studio.core.params import ParamError
 from studio.core.plugin import ActionContext, Progress, Result
 from studio.core.registry import PluginImportError, Registry
@@ -361,7 +362,7 @@ class Engine:
                     self._emit("progress", job)
         except JobError:
             raise
-        except (ParamError, media.MediaError) as exc:
+        except (ParamError, media.MediaError, DatasetError) as exc:
             raise JobError(str(exc), "input") from None
         except Exception as exc:
             details = traceback.format_exc()

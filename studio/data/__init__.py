@@ -11,6 +11,9 @@ from pathlib import Path
 
 BUILDERS = {
     "mnist-5k": "studio.data.mnist:build",
+    "emoji-32": "studio.data.emoji:build_32",
+    "emoji-64": "studio.data.emoji:build_64",
+    "gm-notes-16k": "studio.data.notes:build",
 }
 
 

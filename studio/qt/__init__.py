@@ -1,0 +1,1 @@
+"""The desktop shell: widgets that wrap core objects and listen to them. No model logic here."""
