@@ -391,7 +391,7 @@ def cmd_likelihood(args) -> int:
     print("bits/dim  file   (most typical first)")
     for file, bpd in scores:
         print(f"{bpd:8.4f}  {file}")
-    for file, why in skipped:
+    for _, why in skipped:
         print(f"skipped: {why}", file=sys.stderr)
     return 0
 

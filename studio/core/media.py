@@ -7,6 +7,7 @@ text chunk; WAV and FLAC carry the JSON in their comment field.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import warnings
@@ -45,10 +46,8 @@ def load_image(source: Path | str | bytes) -> np.ndarray:
             image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             image.seek(0)
             image.load()
-            try:
+            with contextlib.suppress(Exception):  # broken EXIF: the pixels are good, keep them unrotated
                 image = ImageOps.exif_transpose(image)
-            except Exception:  # broken EXIF: the pixels are still good, keep them unrotated
-                pass
             return _to_array(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise MediaError(f"{name}: the image is too large to open safely (over {MAX_PIXELS:,} pixels)") from None
@@ -246,6 +245,10 @@ def load_audio(path: Path | str) -> Audio:
         raise MediaError(f"{path}: not a readable audio file ({_short(exc)})") from None
     if samples.size == 0:
         raise MediaError(f"{path}: the audio file holds no samples")
+    if path.suffix.lower() == ".wav":  # libsndfile reads a cut-short WAV silently; it logs the gap
+        log = sf.info(str(path)).extra_info
+        if any(line.startswith("data") and "should be" in line for line in log.splitlines()):
+            raise MediaError(f"{path}: the WAV file is truncated (its header promises more audio than the file holds)")
     return Audio(np.ascontiguousarray(samples), int(rate))
 
 
