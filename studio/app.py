@@ -36,6 +36,8 @@ def run(argv: list[str] | None = None) -> int:
     """Start the app; returns the exit status."""
     started = time.perf_counter()
     os.environ["HF_HUB_OFFLINE"] = "1"
+    # torch reads this when it is first imported: leave one core to the UI thread.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
     # The core (numpy, sqlite) first: PySide6 inspects the source of every module imported
