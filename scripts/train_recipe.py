@@ -15,12 +15,26 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+REPRODUCE = """
+## Reproduce
+
+The recipe is `{recipe}`; from the repository root:
+
+```
+python scripts/train_recipe.py {recipe}
+```
+
+It runs the command above through the engine on the CPU ({threads} torch thread), writing this folder.
+"""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe", type=Path)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--steps", type=int, help="stop at this step instead of the recipe's (the schedule is constant,"
+                        " so this equals a run with steps=N)")
+    parser.add_argument("--resume", action="store_true", help="continue from models/ID/training_state.safetensors")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import torch
@@ -33,6 +47,10 @@ def main() -> int:
     recipe = json.loads(args.recipe.read_text())
     out = ROOT / "models" / recipe["id"]
     params = {**recipe["params"], "name": recipe["id"], "out": str(out.relative_to(ROOT))}
+    if args.resume:  # only families whose train action takes ``resume``
+        params["resume"] = True
+    if args.steps:
+        params["steps"] = args.steps
     registry = Registry()
     plugin = registry.by_family(recipe["family"]).id
     engine = Engine(registry, device="cpu")
@@ -48,6 +66,9 @@ def main() -> int:
         print(job.error, job.details, file=sys.stderr)
         return 1
     (out / STATE_FILE).unlink(missing_ok=True)
+    card = out / "MODEL_CARD.md"
+    recipe_path = args.recipe.resolve().relative_to(ROOT)
+    card.write_text(card.read_text() + REPRODUCE.format(recipe=recipe_path, threads=args.threads))
     print(job.result.text)
     print(json.dumps(job.result.metrics, indent=2))
     return 0
