@@ -28,3 +28,13 @@ test: install-test
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# The packaged installers (dist/installer/: .deb and .tar.gz), built and checked offline.
+# installer/README.md has the Windows and macOS steps.
+.PHONY: installer installer-smoke
+installer: install
+	$(BIN)/pip install 'pyinstaller>=6.11'
+	PYTHON=$(abspath $(BIN)/python) installer/build_linux.sh
+
+installer-smoke: installer
+	SKIP_BUILD=1 installer/smoke_test.sh
