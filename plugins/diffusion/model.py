@@ -368,7 +368,7 @@ def load(path: Path, device: str = "cpu") -> Any:
         raise CheckpointError(f"{ckpt.path}: the weights file {UNET_FOLDER}/{UNET_WEIGHTS} is missing")
     try:
         unet = UNet2DModel.from_pretrained(ckpt.path, subfolder=UNET_FOLDER, local_files_only=True,
-                                           use_safetensors=True)
+                                           use_safetensors=True, low_cpu_mem_usage=False)
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{ckpt.path}: the UNet cannot be loaded ({str(exc).splitlines()[0]})") from None
     return DiffusionModel(DiffusionConfig.from_dict(ckpt.config["model"]), unet, device)

@@ -23,8 +23,10 @@ GROUP = "studio.plugins"
 MANIFEST = "plugin.toml"
 BUILTINS = (
     "plugins.ppca",
+    "plugins.wavenet",
     "plugins.vae",
     "plugins.flow",
+    "plugins.diffusion",
 )
 
 
