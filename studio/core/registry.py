@@ -27,6 +27,8 @@ BUILTINS = (
     "plugins.vae",
     "plugins.flow",
     "plugins.diffusion",
+    "plugins.gan",
+    "plugins.pixelcnn",
 )
 
 
