@@ -19,6 +19,16 @@ if not TESTDATA.exists():
     TESTDATA = Path(os.environ.get("STUDIO_TESTDATA", "/work/shared/testdata"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def built_datasets() -> None:
+    """The data sets some tests explore (gitignored; the builders are deterministic)."""
+    from studio.data import build
+
+    for name in ("mnist-5k", "emoji-32"):
+        if not (ROOT / "data" / name / "dataset.json").exists():
+            build(name, ROOT / "data" / name)
+
+
 @pytest.fixture(autouse=True)
 def studio_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "studio-home"

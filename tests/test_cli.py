@@ -3,10 +3,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from studio.core import media
-
-from conftest import ROOT
 
 
 def studio(*args, cwd=None):

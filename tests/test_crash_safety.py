@@ -7,10 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+from conftest import ROOT
+
 from studio.core import media
 from studio.core.store import Project
-
-from conftest import ROOT
 
 CHILD = textwrap.dedent("""
     import sys

@@ -1,4 +1,5 @@
-"""The latent explorer driven like a user would, on the shipped PPCA model (fast, no torch)."""
+"""The latent explorer driven like a user would, on the shipped PPCA model (fast), and on a tiny
+GAN for the model's own named directions and maps of prior samples."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+from plugins.gan.model import GAN, GANConfig
+from plugins.gan.model import load as load_gan
 from plugins.ppca.model import load
 from studio.core import latent as core
 from studio.core import media
+from studio.core.checkpoints import save_checkpoint
 from studio.core.datasets import scan
 from studio.core.store import Project
 from studio.qt.latent_explorer import LatentExplorer
@@ -49,12 +54,12 @@ class ProtocolOnly:
         return self._model.decode_latents(latents)
 
 
-def make_explorer(qtbot, model, project=None) -> LatentExplorer:
+def make_explorer(qtbot, model, project=None, model_id: str = "ppca-mnist") -> LatentExplorer:
     explorer = LatentExplorer(project=project)
     qtbot.addWidget(explorer)
     explorer.resize(1200, 800)
     explorer.show()
-    explorer.set_model(model, "ppca-mnist")
+    explorer.set_model(model, model_id)
     qtbot.waitUntil(lambda: explorer.preview_image is not None)
     return explorer
 
@@ -353,3 +358,82 @@ def test_keys_r_and_p_play_random_points_into_a_path(qtbot, model):
     qtbot.keyClick(explorer.preview, Qt.Key.Key_R)
     qtbot.keyClick(explorer.preview, Qt.Key.Key_P)
     assert len(explorer.path_anchors) == 2 and not np.allclose(explorer.path_anchors[0], explorer.path_anchors[1])
+
+
+GAN_NAMES = ["smile", "", "hue"]  # the second left unnamed
+
+
+@pytest.fixture(scope="module")
+def gan(tmp_path_factory) -> GAN:
+    """A tiny 8 px GAN with three principal directions, saved and loaded like a shipped one."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = GAN(GANConfig(size=8, latent_dim=6, width=4, directions=3))
+    model.train()
+    with torch.no_grad():  # a few forward passes give BatchNorm running statistics
+        for _ in range(3):
+            model.decode(torch.randn(16, 6))
+    model.eval()
+    model.find_directions(samples=512)
+    folder = tmp_path_factory.mktemp("models") / "tiny-gan"
+    save_checkpoint(folder, model.state_dict(), {"id": "tiny-gan", "plugin": "studio.gan", "family": "gan",
+                                                 "model": model.config_dict(), "names": GAN_NAMES})
+    return load_gan(folder)
+
+
+def test_gan_sliders_carry_its_named_directions_and_move_the_preview(qtbot, gan):
+    explorer = make_explorer(qtbot, gan, model_id="tiny-gan")
+    names, mean, directions, scales = gan.latent_basis()
+    assert names == ["smile", "direction 2", "hue"]
+    labels = [explorer.direction_bank.widget().layout().itemAtPosition(row, 0).widget().text() for row in range(3)]
+    assert labels == names and len(explorer.direction_bank.sliders) == 3
+    assert "tiny-gan's own latent directions" in explorer.direction_bank.hint.text()
+
+    start = np.random.default_rng(1).standard_normal(gan.latent_dim).astype(np.float32)
+    explorer.set_latent(start)
+    qtbot.waitUntil(lambda: shows(explorer, gan, start))
+    explorer.direction_bank.sliders[2].setValue(2.0)  # "hue", two standard deviations out
+    qtbot.waitUntil(lambda: not np.allclose(explorer.current_latent(), start))
+    moved = explorer.current_latent()
+    assert float((moved - mean) @ directions[2]) / scales[2] == pytest.approx(2.0, abs=1e-4)
+    np.testing.assert_allclose(moved, start + (2.0 * scales[2] - (start - mean) @ directions[2]) * directions[2], atol=1e-5)
+    qtbot.waitUntil(lambda: shows(explorer, gan, moved))
+    assert not np.array_equal(explorer.preview_image, decoded(gan, start))
+
+    # A map of points keeps the model's directions rather than the points' PCA.
+    with qtbot.waitSignal(explorer.mapReady, timeout=10000):
+        explorer.set_points(np.random.default_rng(2).standard_normal((20, gan.latent_dim)))
+    np.testing.assert_allclose(explorer._basis[1], directions)
+
+
+def test_sampling_the_gan_prior_fills_the_map_with_decoded_samples(qtbot, gan):
+    explorer = make_explorer(qtbot, gan, model_id="tiny-gan")
+    explorer.sample_count.setValue(40)
+    with qtbot.waitSignal(explorer.mapReady, timeout=20000):
+        qtbot.mouseClick(explorer.sample_button, Qt.MouseButton.LeftButton)
+    assert explorer.latents.shape == (40, gan.latent_dim) and len(explorer.projection.coords) == 40
+    assert len(explorer.map.points.data) == 40
+    np.testing.assert_array_equal(explorer.thumbnails[7], decoded(gan, explorer.latents[7]))
+    assert "40 samples from the prior" in explorer.status.text()
+    assert not explorer.progress.isVisible()
+
+    explorer.show_combo.setCurrentText("Thumbnails")
+    assert 0 < len(explorer.map.thumbnails) <= 40
+    index = int(np.argmax(np.linalg.norm(explorer.projection.coords, axis=1)))
+    qtbot.mouseClick(explorer.map.viewport(), Qt.MouseButton.LeftButton,
+                     pos=on_map(explorer, explorer.projection.coords[index]))
+    qtbot.waitUntil(lambda: shows(explorer, gan, explorer.latents[index]))
+
+
+def test_prior_samples_are_seeded_and_redrawn_for_a_new_model(qtbot, model):
+    explorer = make_explorer(qtbot, model)
+    with qtbot.waitSignal(explorer.mapReady, timeout=10000):
+        explorer.sample_points_from_prior(30, seed=4)
+    expected = np.random.default_rng(4).standard_normal((30, model.latent_dim)).astype(np.float32)
+    np.testing.assert_array_equal(explorer.latents, expected)
+    assert [im.shape for im in explorer.thumbnails] == [(28, 28, 1)] * 30
+    with qtbot.waitSignal(explorer.mapReady, timeout=10000):
+        explorer.set_model(ProtocolOnly(model), "ppca-mnist")
+    np.testing.assert_array_equal(explorer.latents, expected)
+    with pytest.raises(ValueError, match="at least one point"):
+        next(core.sample_prior(model, 0))

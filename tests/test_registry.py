@@ -4,11 +4,10 @@ import textwrap
 from importlib.metadata import EntryPoint
 
 import pytest
+from conftest import ROOT
 
 from studio.core import registry as registry_module
 from studio.core.registry import Registry
-
-from conftest import ROOT
 
 
 def test_listing_plugins_imports_no_torch_and_no_plugin_code():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def test_two_cpu_processes_train_the_same_model_as_one(tiny, tmp_path, testdata)
     data = make_image_folder(tmp_path / "data", testdata)
     settings = ["steps=12", "checkpoint_every=6", "sample_every=6", "batch_size=8"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), str(ROOT)]), "OMP_NUM_THREADS": "1"}
-    launch = [shutil.which("accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    launch = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
               "-m", "studio.train", "tinyae", "--plugin", package, "--data", str(data), "--out", str(tmp_path / "two")]
     done = subprocess.run(launch + [a for s in settings for a in ("--set", s)], env=env, cwd=ROOT,

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from plugins.ppca.model import PPCA, PPCAConfig, prepare
 from studio.core import latent, media
 from studio.core.checkpoints import save_checkpoint
 from studio.core.datasets import load_image_folder
 from studio.core.params import ParamError
 from studio.core.paths import user_models_dir
 from studio.core.plugin import ActionContext, Progress, Result
-from plugins.ppca.model import PPCA, PPCAConfig, prepare
 
 PLUGIN_ID = "studio.ppca"
 

@@ -400,3 +400,30 @@ def decode_in_batches(model: LatentModel, latents: np.ndarray, batch: int = 128)
     for start in range(0, len(latents), batch):
         out.extend(model.decode_latents(np.asarray(latents[start : start + batch], dtype=np.float32)))
     return out
+
+
+def sample_prior(model: LatentModel, count: int, seed: int = 0, batch: int = 128, thumbnail_side: int = 64):
+    """A generator: yields (done, total, phase) while it decodes ``count`` seeded draws from the
+    prior N(0, I), then returns their latents (count, d) and thumbnails, ready to map."""
+    if count < 1:
+        raise ValueError(f"sample at least one point, not {count}")
+    latents = np.random.default_rng(seed).standard_normal((count, model.latent_dim)).astype(np.float32)
+    thumbnails: list[np.ndarray] = []
+    for start in range(0, count, batch):
+        yield start, count, "Decoding samples"
+        images = decode_in_batches(model, latents[start : start + batch], batch)
+        thumbnails.extend(_thumbnail(image, thumbnail_side) for image in images)
+    return latents, thumbnails
+
+
+def model_basis(model: LatentModel) -> tuple[list[str], tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """A model's own named slider directions, from its optional ``latent_basis()`` (names, mean (d,),
+    unit directions (k, d), scales (k,)); None when it has none."""
+    latent_basis = getattr(model, "latent_basis", None)
+    if not callable(latent_basis):
+        return None
+    names, mean, directions, scales = latent_basis()
+    if not len(names):
+        return None
+    return [str(name) for name in names], (np.asarray(mean, np.float64), np.asarray(directions, np.float64),
+                                           np.asarray(scales, np.float64))

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -54,6 +55,7 @@ DIRECTION_SLIDERS = 12
 DIMENSION_SLIDERS_UP_TO = 64
 DIRECTION_RANGE = 3.0  # direction sliders span +-3 standard deviations of the map's points
 MAX_POINTS = 5000
+PRIOR_SAMPLES = 500  # the default count of "Sample prior"
 STREAM_GAP_S = 0.25  # frames closer than this belong to one gesture
 
 
@@ -94,8 +96,10 @@ class LatentExplorer(PathFeatures, QWidget):
         self.bits_per_dim: np.ndarray | None = None  # (n,)
         self.projection: core.MapProjection | None = None
         self._basis = (np.zeros(0), np.zeros((0, 0)), np.zeros(0))  # mean, directions (k, d), scales (k,)
+        self._model_basis: tuple[list[str], tuple] | None = None  # the model's own named directions
         self._dim_scales: np.ndarray | None = None
         self._folder: Path | None = None
+        self._prior_draw: tuple[int, int] | None = None  # (count, seed) when the map holds prior samples
         self.path_anchors, self.path_frames, self.path_images = [], None, []
         self.preview_image: np.ndarray | None = None
         self.current_bits_per_dim: float | None = None
@@ -117,6 +121,12 @@ class LatentExplorer(PathFeatures, QWidget):
         self.map = MapView()
         self.load_button = QPushButton("Load folder…")
         self.open_button = QPushButton("Open export…")
+        self.sample_button = QPushButton("Sample prior")
+        self.sample_button.setToolTip("Map points drawn from the prior N(0, I), drawn as their decoded images")
+        self.sample_count = QSpinBox()
+        self.sample_count.setRange(3, MAX_POINTS)
+        self.sample_count.setValue(PRIOR_SAMPLES)
+        self.sample_count.setToolTip("How many prior samples to map")
         self.projection_combo = QComboBox()
         self.projection_combo.addItems(core.available_projections())
         self.show_combo = QComboBox()
@@ -133,7 +143,7 @@ class LatentExplorer(PathFeatures, QWidget):
         self.legend = QLabel()
         self.legend.setWordWrap(True)
         tools = QHBoxLayout()
-        for widget in (self.load_button, self.open_button, self.projection_combo, self.show_combo, self.colour_combo, self.keep_detail):
+        for widget in (self.load_button, self.open_button, self.sample_button, self.sample_count, self.projection_combo, self.show_combo, self.colour_combo, self.keep_detail):
             tools.addWidget(widget)
         tools.addStretch(1)
         tools.addWidget(self.progress)
@@ -212,6 +222,9 @@ class LatentExplorer(PathFeatures, QWidget):
         self.map.pointerDragged.connect(self._on_map_drag)
         self.load_button.clicked.connect(self._choose_folder)
         self.open_button.clicked.connect(self._choose_export)
+        self.sample_button.clicked.connect(
+            lambda: self.sample_points_from_prior(self.sample_count.value(), int(self._random.integers(2**31)))
+        )
         self.projection_combo.currentTextChanged.connect(lambda _: self._analyse())
         self.show_combo.currentIndexChanged.connect(lambda _: self._draw_thumbnails())
         self.colour_combo.currentIndexChanged.connect(lambda _: self._colour_points())
@@ -240,13 +253,14 @@ class LatentExplorer(PathFeatures, QWidget):
         self._set_enabled(False)
 
     def _set_enabled(self, enabled: bool) -> None:
-        for widget in (self.map, self.load_button, self.open_button, self.temperature, self.random_button,
-                       self.use_button, self.tabs):
+        for widget in (self.map, self.load_button, self.open_button, self.sample_button, self.sample_count,
+                       self.temperature, self.random_button, self.use_button, self.tabs):
             widget.setEnabled(enabled)
 
     # public API ---------------------------------------------------------------------------------
     def set_model(self, model: core.LatentModel, model_id: str) -> None:
-        """Explore ``model``; points, path and sliders reset (the last folder is re-encoded)."""
+        """Explore ``model``; points, path and sliders reset (the last folder is re-encoded, the
+        last prior sample redrawn)."""
         if not isinstance(model, core.LatentModel):
             raise TypeError(f"{model_id}: this model cannot encode and decode, so it cannot be explored")
         self.workers.cancel_job()
@@ -259,6 +273,7 @@ class LatentExplorer(PathFeatures, QWidget):
         self.latents = self.labels = self.thumbnails = self.bits_per_dim = self.projection = None
         self.map.clear_points()
         self._set_colour_modes(likelihood=False)
+        self._model_basis = core.model_basis(model)
         self._set_basis(None)
         self._set_enabled(True)
         self.stats.setText(f"{model_id}: {model.latent_dim} latent dimensions")
@@ -266,6 +281,8 @@ class LatentExplorer(PathFeatures, QWidget):
         self._request_frame()
         if self._folder is not None:
             self.load_points_from_folder(self._folder)
+        elif self._prior_draw is not None:
+            self.sample_points_from_prior(*self._prior_draw)
 
     def set_project(self, project) -> None:
         """Bookmarks go into ``project`` (a studio.core.store.Project); None turns them off."""
@@ -285,7 +302,7 @@ class LatentExplorer(PathFeatures, QWidget):
     def load_points_from_folder(self, path: Path | str, limit: int = MAX_POINTS) -> None:
         """Encode the images under ``path`` on a worker thread and map them, coloured by subfolder."""
         model = self._require_model()
-        self._folder = Path(path)
+        self._folder, self._prior_draw = Path(path), None
         self.workers.start_job(
             core.encode_folder(model, Path(path), limit),
             lambda folder: self._receive_points(
@@ -294,6 +311,18 @@ class LatentExplorer(PathFeatures, QWidget):
                 + (f" ({folder.skipped} unreadable skipped)" if folder.skipped else ""),
             ),
             "Encoding folder",
+        )
+
+    def sample_points_from_prior(self, count: int = PRIOR_SAMPLES, seed: int = 0) -> None:
+        """Map ``count`` seeded draws from the prior, decoded on a worker into thumbnails: a map for
+        any model without encoding a folder (slow for a GAN, which encodes by optimisation)."""
+        model = self._require_model()
+        self._folder, self._prior_draw = None, (count, seed)
+        self.workers.start_job(
+            core.sample_prior(model, count, seed),
+            lambda drawn: self._receive_points(drawn[0], None, drawn[1], None,
+                                               f"{count} samples from the prior (seed {seed})"),
+            "Sampling the prior",
         )
 
     def set_points(self, latents: np.ndarray, labels: list[str] | None = None,
@@ -307,7 +336,7 @@ class LatentExplorer(PathFeatures, QWidget):
             raise ValueError(f"{len(labels)} labels for {len(latents)} points")
         if thumbnails is not None and len(thumbnails) != len(latents):
             raise ValueError(f"{len(thumbnails)} thumbnails for {len(latents)} points")
-        self._folder = None
+        self._folder = self._prior_draw = None
         labels = None if labels is None else [str(label) for label in labels]
         thumbnails = None if thumbnails is None else list(thumbnails)
         self._receive_points(latents, labels, thumbnails, None, f"{len(latents)} points")
@@ -534,11 +563,15 @@ class LatentExplorer(PathFeatures, QWidget):
     # sliders and temperature --------------------------------------------------------------------
     def _set_basis(self, basis: tuple | None) -> None:
         dim = self.model.latent_dim if self.model else 0
-        self._basis = basis if basis is not None else core.principal_basis(None, dim, DIRECTION_SLIDERS)
-        from_points = basis is not None
-        names = [f"{'PC' if from_points else 'z'}{i + 1}" for i in range(len(self._basis[1]))]
-        hint = ("Principal directions of the map's points, in standard deviations."
-                if from_points else "Load a folder to get its principal directions; these are the first latent axes.")
+        if self._model_basis is not None:  # the model's own directions win over the map's PCA
+            names, self._basis = self._model_basis
+            hint = f"{self.model_id}'s own latent directions, in standard deviations of the prior."
+        else:
+            self._basis = basis if basis is not None else core.principal_basis(None, dim, DIRECTION_SLIDERS)
+            from_points = basis is not None
+            names = [f"{'PC' if from_points else 'z'}{i + 1}" for i in range(len(self._basis[1]))]
+            hint = ("Principal directions of the map's points, in standard deviations." if from_points
+                    else "Load a folder to get its principal directions; these are the first latent axes.")
         self.direction_bank.set_rows(names, -DIRECTION_RANGE, DIRECTION_RANGE, hint)
         if dim <= DIMENSION_SLIDERS_UP_TO:
             reach = 4.0 if self.latents is None else max(4.0, float(np.ceil(np.abs(self.latents).max())))
