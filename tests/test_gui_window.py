@@ -404,3 +404,30 @@ def test_image_opened_by_the_canvas_itself_offers_its_parameters(qtbot, window, 
     window.canvas.open_file(exported)  # what the canvas does for a paste or its own file dialog
     qtbot.waitUntil(lambda: window.restore_bar.isVisibleTo(window), timeout=10000)
     assert "pasted.png" in window.restore_bar.label.text()
+
+
+def test_send_canvas_to_encode_shows_its_latent_in_the_explorer(qtbot, window):
+    from plugins.ppca.model import load
+
+    assert window.models.select(PPCA, MNIST)
+    image = media.load_image(window.registry.checkpoint(MNIST).path / "samples.png")[:28, :28]
+    window.show_image(image)
+    assert window.send_to_action("encode")
+    explorer = window.views["latent"]
+    expected = load(window.registry.checkpoint(MNIST).path).encode_images([image])[0]
+    qtbot.waitUntil(lambda: explorer.model_id == MNIST and window._pending_encode is None, timeout=30000)
+    assert np.allclose(explorer.current_latent(), expected, atol=1e-4)
+
+
+def test_send_waveform_selection_fills_the_audio_action(qtbot, window):
+    from studio.core.plugin import Audio
+
+    assert window.models.select("studio.wavenet", "wavenet-gm-notes")
+    t = np.arange(16000, dtype=np.float32) / 16000
+    window.show_audio(Audio(np.sin(2 * np.pi * 220 * t)[:, None].astype(np.float32), 16000))
+    editor = window.views["waveform"]
+    editor.set_selection(4000, 12000, snap=False)
+    assert window.send_to_action("infill", "audio")
+    values = window.params.form.values()
+    assert (values["start"], values["end"]) == (0.25, 0.75)
+    assert values["audio"]

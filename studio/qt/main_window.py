@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.views: dict[str, QWidget] = {}
         self.view_tabs: dict[str, QWidget] = {}
         self._loading_model = ""
+        self._pending_encode: np.ndarray | None = None
         self.model_loader = ModelLoader(self)
         self.model_loader.loaded.connect(self._model_loaded)
         self.model_loader.failed.connect(self._model_failed)
@@ -499,6 +500,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 8000)
             return
         self.statusBar().showMessage(f"Exploring {checkpoint_id}", 4000)
+        self._apply_pending_encode(explorer)
 
     def _model_failed(self, checkpoint_id: str, message: str) -> None:
         self._loading_model = ""
@@ -633,6 +635,8 @@ class MainWindow(QMainWindow):
         """A view's "send to": select that action of the current plugin and feed it the view's
         image and mask (the canvas) or audio (the waveform editor). "inpaint" falls back to an
         edit action that takes a mask."""
+        if name == "encode":
+            return self.encode_into_explorer()
         manifest = self.params.manifest
         if manifest is None:
             return False
@@ -655,9 +659,50 @@ class MainWindow(QMainWindow):
             path = self.audio_input_path()
             if path is not None:
                 fields[0].set_value(str(path))
+            self._fill_audio_positions()
         self.params_dock.show()
         self.params_dock.raise_()
         return True
+
+    def _fill_audio_positions(self) -> None:
+        """The editor's cursor and selection, in seconds, into the action's cursor/start/end fields."""
+        editor = self.views.get("waveform")
+        document = getattr(editor, "document", None)
+        if document is None:
+            return
+        rate = document.rate
+        values = {"cursor": editor.cursor() / rate}
+        selection = editor.selection()
+        if selection is not None:
+            values.update(start=selection[0] / rate, end=selection[1] / rate)
+        self.params.form.set_values({k: round(v, 4) for k, v in values.items() if k in self.params.form.fields})
+
+    def encode_into_explorer(self) -> bool:
+        """Encode the canvas image with the selected model and show it in the latent explorer."""
+        image = self.canvas.image()
+        if image is None:
+            self.statusBar().showMessage("Open or generate an image to encode first", 5000)
+            return False
+        if self.view("latent") is None:
+            return False
+        self._pending_encode = image
+        self.show_view("latent")
+        self._sync_latent_view()
+        explorer = self.views["latent"]
+        if explorer.model is not None and explorer.model_id == self.models.selection()[1]:
+            self._apply_pending_encode(explorer)
+        return True
+
+    def _apply_pending_encode(self, explorer) -> None:
+        image, self._pending_encode = self._pending_encode, None
+        if image is None:
+            return
+        try:
+            explorer.set_latent(explorer.model.encode_images([image])[0])
+        except (ValueError, TypeError, RuntimeError) as exc:
+            self.show_error("Cannot encode the image", f"{type(exc).__name__}: {exc}")
+            return
+        self.statusBar().showMessage(f"Encoded the canvas image with {explorer.model_id}", 4000)
 
     def open_record(self, record: Record) -> None:
         try:
