@@ -212,3 +212,21 @@ def test_inpaint_sends_the_canvas_image_and_its_painted_mask(qtbot, tmp_path, mo
     assert mask.shape[:2] == (64, 64) and mask[15, 15].max() > 0 and mask[50, 50].max() == 0
     assert media.load_image(values["image"]).shape == (64, 64, 3)
     win.close()
+
+
+def test_gallery_selections_become_the_vae_attribute_sets(qtbot, window):
+    with_set = generate(qtbot, window, "ppca-mnist", count=2)
+    without_set = generate(qtbot, window, "ppca-mnist", count=3)
+    assert window.models.select("studio.vae", "vae-mnist") and window.params.select_action("edit")
+    assert [name for name, _ in window.image_set_targets()] == ["with_images", "without_images"]
+    records = {r.id: r for r in window.project.records()}
+    folder = window.use_records_as_input("with_images", [records[i] for i in with_set.record_ids])
+    window.use_records_as_input("without_images", [records[i] for i in without_set.record_ids])
+    assert len(list(folder.glob("*.png"))) == 2
+    values = window.params.form.values()
+    assert values["with_images"] == str(folder) and values["without_images"] != values["with_images"]
+    image = records[with_set.record_ids[0]].file
+    window.params.form.set_values({"image": str(image)})
+    job = window.run_action("edit", window.params.form.values(), 1)
+    wait_handled(qtbot, window, job)
+    assert job.state == JobState.DONE, job.error

@@ -363,10 +363,13 @@ class GalleryPanel(QWidget):
     openRequested = Signal(object)  # Record
     reuseRequested = Signal(object)  # Record
     exportRequested = Signal(object)  # Record
+    useAsInputRequested = Signal(str, object)  # parameter name, list[Record]
 
     def __init__(self, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.undo_stack = undo_stack
+        # (parameter name, title) pairs the selection can feed, e.g. a VAE's "with" image set
+        self.input_targets: Callable[[], list[tuple[str, str]]] = list
         self.model = GalleryModel(self)
         self.view = QListView()
         self.view.setViewMode(QListView.ViewMode.IconMode)
@@ -513,6 +516,8 @@ class GalleryPanel(QWidget):
         self.actions_by_name["star"].setText("Unstar" if all(r.starred for r in records) else "Star")
         for name in ("open", "reuse"):
             menu.addAction(self.actions_by_name[name]).setEnabled(single)
+        for name, title in self.input_targets():
+            menu.addAction(f"Use as {title}", lambda n=name: self.useAsInputRequested.emit(n, records))
         menu.addSeparator()
         menu.addAction(self.actions_by_name["star"])
         menu.addAction(self.actions_by_name["export"]).setEnabled(single)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import shutil
 import sys
 import time
 import uuid
@@ -198,6 +199,8 @@ class MainWindow(QMainWindow):
         self.gallery.openRequested.connect(self.open_record)
         self.gallery.reuseRequested.connect(self.reuse_record)
         self.gallery.exportRequested.connect(self.export_dialog)
+        self.gallery.input_targets = self.image_set_targets
+        self.gallery.useAsInputRequested.connect(self.use_records_as_input)
         self.jobs = JobsPanel()
         self.jobs.cancelRequested.connect(self.engine.cancel)
         self.jobs.retryRequested.connect(self.retry_on_cpu)
@@ -663,6 +666,24 @@ class MainWindow(QMainWindow):
         self.params_dock.show()
         self.params_dock.raise_()
         return True
+
+    def image_set_targets(self) -> list[tuple[str, str]]:
+        """Folder parameters of the current action that take a set of images (``*_images``)."""
+        action = self.params.action
+        if action is None:
+            return []
+        return [(p.name, f"'{p.title}'") for p in action.params if p.type == "path" and p.name.endswith("_images")]
+
+    def use_records_as_input(self, name: str, records: list[Record]) -> Path:
+        """Copy gallery images into a folder of the project and fill that folder parameter."""
+        folder = self.project.path / "sets" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{len(records)}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for record in records:
+            if record.kind == "image" and record.file.exists():
+                shutil.copy2(record.file, folder / record.file.name)
+        self.params.form.set_values({name: str(folder)})
+        self.statusBar().showMessage(f"{len(records)} images set as {name}", 4000)
+        return folder
 
     def _fill_audio_positions(self) -> None:
         """The editor's cursor and selection, in seconds, into the action's cursor/start/end fields."""
