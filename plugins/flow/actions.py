@@ -38,15 +38,6 @@ def generate(ctx: ActionContext) -> Iterator[Progress]:
     return Result(images=images, latents=latents)
 
 
-def attribute_direction(model: Flow, with_folder: Path, without_folder: Path) -> np.ndarray:
-    """mean(encode(with)) - mean(encode(without)): the latent step that adds an attribute."""
-    means = []
-    for folder in (with_folder, without_folder):
-        data = load_image_folder(folder, lambda im: prepare(im, model.config))
-        means.append(model.encode_images(list(data.images)).mean(0))
-    return means[0] - means[1]
-
-
 def edit(ctx: ActionContext) -> Iterator[Progress]:
     """Exact encoding (an unedited round trip gives the input back), then a move in latent space."""
     model: Flow = ctx.model
@@ -56,7 +47,7 @@ def edit(ctx: ActionContext) -> Iterator[Progress]:
         raise ParamError("an attribute direction needs both with_images and without_images folders")
     yield Progress(1, 2, message="encoded")
     if with_folder is not None:
-        z = z + ctx.params["strength"] * attribute_direction(model, with_folder, without_folder)
+        z = z + ctx.params["strength"] * latent.attribute_direction(model, with_folder, without_folder, lambda im: prepare(im, model.config))
     else:
         axis = ctx.params["axis"]
         if axis >= model.latent_dim:

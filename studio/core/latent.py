@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -427,3 +428,16 @@ def model_basis(model: LatentModel) -> tuple[list[str], tuple[np.ndarray, np.nda
         return None
     return [str(name) for name in names], (np.asarray(mean, np.float64), np.asarray(directions, np.float64),
                                            np.asarray(scales, np.float64))
+
+
+def attribute_direction(
+    model: LatentModel, with_folder: Path, without_folder: Path, prepare: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """mean(encode(with)) - mean(encode(without)): the latent step that adds an attribute."""
+    from studio.core.datasets import load_image_folder
+
+    means = []
+    for folder in (with_folder, without_folder):
+        data = load_image_folder(folder, prepare)
+        means.append(model.encode_images(list(data.images)).mean(0))
+    return means[0] - means[1]
