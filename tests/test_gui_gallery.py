@@ -230,3 +230,26 @@ def test_gallery_selections_become_the_vae_attribute_sets(qtbot, window):
     job = window.run_action("edit", window.params.form.values(), 1)
     wait_handled(qtbot, window, job)
     assert job.state == JobState.DONE, job.error
+
+
+def test_the_training_dock_trains_with_curves_and_adds_the_model(qtbot, window, tmp_path):
+    data = tmp_path / "tiny"
+    rng = np.random.default_rng(1)
+    data.mkdir()
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(data / f"{i}.png")
+    assert window.training_panel is None  # built on first show, keeping start-up light
+    window.training_dock.show()
+    window.training_dock.raise_()
+    qtbot.waitUntil(lambda: window.training_panel is not None)
+    panel = window.training_panel
+    panel.select_family(PPCA)
+    panel.set_data_folder(data)
+    qtbot.waitUntil(lambda: panel.summary is not None, timeout=30000)
+    panel.set_run_folder(tmp_path / "run")
+    panel.form.set_values({"size": 8, "components": 2, "name": "ppca-dock"})
+    with qtbot.waitSignal(panel.jobFinished, timeout=30000) as finished:
+        panel.train_button.click()
+    assert finished.args[0].state == JobState.DONE, finished.args[0].error
+    qtbot.waitUntil(lambda: "ppca-dock  (yours)" in window.models.items_text(), timeout=30000)
+    assert str(tmp_path / "run") in window.settings.get("model_folders")

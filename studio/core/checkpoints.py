@@ -92,12 +92,13 @@ def open_checkpoint(path: Path, source: str = "folder") -> Checkpoint:
 
 
 def discover(roots: list[tuple[Path, str]]) -> list[Checkpoint]:
-    """Every checkpoint folder directly under each (root, source); broken ones are skipped."""
+    """Every checkpoint folder directly under each (root, source), or the root itself when it is
+    one (a model trained into a folder of the user's choice); broken ones are skipped."""
     found: dict[str, Checkpoint] = {}
     for root, source in roots:
         if not root.is_dir():
             continue
-        for child in sorted(root.iterdir()):
+        for child in [root] if (root / CONFIG).exists() else sorted(root.iterdir()):
             if (child / CONFIG).exists():
                 try:
                     ckpt = open_checkpoint(child, source)

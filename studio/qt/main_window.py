@@ -154,7 +154,10 @@ class MainWindow(QMainWindow):
 
     # construction ---------------------------------------------------------------------------------
     def _make_registry(self) -> Registry:
-        return Registry(enabled=self.settings.get("enabled_plugins", []), safe_mode=self.safe_mode, builtins=self.builtins)
+        registry = Registry(enabled=self.settings.get("enabled_plugins", []), safe_mode=self.safe_mode,
+                            builtins=self.builtins)
+        registry.model_roots += [(Path(folder), "user") for folder in self.settings.get("model_folders", [])]
+        return registry
 
     def _build_workspace(self) -> None:
         self.workspace = QTabWidget()
@@ -210,9 +213,23 @@ class MainWindow(QMainWindow):
         self.gallery_dock = self._dock("Gallery", "galleryDock", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.jobs_dock = self._dock("Jobs", "jobsDock", self.jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.splitDockWidget(self.gallery_dock, self.jobs_dock, Qt.Orientation.Horizontal)
+        # The training panel (pyqtgraph curves) is built the first time its tab is shown.
+        self.training_panel = None
+        self.training_dock = self._dock("Training", "trainingDock", QWidget(), Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.jobs_dock, self.training_dock)
+        self.jobs_dock.raise_()
+        self.training_dock.visibilityChanged.connect(self._ensure_training_panel)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resize(1440, 900)
+
+    def _ensure_training_panel(self, visible: bool = True):
+        if visible and self.training_panel is None:
+            from studio.qt.training_panel import TrainingPanel
+
+            self.training_panel = TrainingPanel(self.registry, self.engine, self.project)
+            self.training_dock.setWidget(self.training_panel)
+        return self.training_panel
 
     def _apply_default_sizes(self) -> None:
         width = self.width()
@@ -256,7 +273,7 @@ class MainWindow(QMainWindow):
         self._action(edit_menu, "&Run Action", self.params.run, "Ctrl+Return")
 
         view_menu = bar.addMenu("&View")
-        for dock in (self.models_dock, self.params_dock, self.gallery_dock, self.jobs_dock):
+        for dock in (self.models_dock, self.params_dock, self.gallery_dock, self.jobs_dock, self.training_dock):
             view_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
         self._action(view_menu, "Zoom &In", self.canvas.zoom_in, QKeySequence.StandardKey.ZoomIn)
@@ -309,7 +326,7 @@ class MainWindow(QMainWindow):
         stored.sync()
 
     def reset_layout(self) -> None:
-        for dock in (self.models_dock, self.params_dock, self.gallery_dock, self.jobs_dock):
+        for dock in (self.models_dock, self.params_dock, self.gallery_dock, self.jobs_dock, self.training_dock):
             dock.setFloating(False)
             dock.show()
         self.restoreState(self._default_state, LAYOUT_VERSION)
@@ -344,6 +361,8 @@ class MainWindow(QMainWindow):
         self.project_bridge.recordsChanged.connect(self._records_changed)
         self.undo_stack.clear()
         self.gallery.set_project(project)
+        if self.training_panel is not None:
+            self.training_panel.project = project
         for view in self.views.values():
             if hasattr(view, "set_project"):
                 view.set_project(project)
@@ -538,6 +557,14 @@ class MainWindow(QMainWindow):
         self.engine.submit(job)
         return job
 
+    def _remember_model_folder(self, folder: Path) -> None:
+        """A model trained outside the models folders stays listed, in this and later sessions."""
+        folder = folder.resolve()
+        if any(folder == root.resolve() or folder.parent == root.resolve() for root, _ in self.registry.model_roots):
+            return
+        self.registry.model_roots.append((folder, "user"))
+        self.settings.set("model_folders", [*self.settings.get("model_folders", []), str(folder)])
+
     def rescan_models(self) -> None:
         self.registry.checkpoints(refresh=True)
         self.models.set_registry(self.registry)
@@ -562,6 +589,7 @@ class MainWindow(QMainWindow):
         if result is None:
             return
         if result.model_dir is not None:
+            self._remember_model_folder(Path(result.model_dir))
             self.rescan_models()
         if result.text:
             self.statusBar().showMessage(f"{job.title}: {result.text}", 10000)
