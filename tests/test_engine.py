@@ -1,4 +1,5 @@
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -15,14 +16,20 @@ def slow(slow_plugin):
     return registry, module
 
 
-def wait_for(predicate, timeout=10.0):
-    import time
+def wait_for(engine, predicate, timeout=10.0):
+    """Block until ``predicate`` holds, re-checking it at every engine event (no polling)."""
+    condition = threading.Condition()
 
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
+    def wake(*_):
+        with condition:
+            condition.notify_all()
+
+    engine.subscribe(wake)
+    try:
+        with condition:
+            assert condition.wait_for(predicate, timeout), "condition not met in time"
+    finally:
+        engine.unsubscribe(wake)
 
 
 def test_job_runs_to_completion_and_is_recorded(slow, tmp_path):
@@ -47,10 +54,10 @@ def test_cancel_stops_within_one_step(slow):
     job = engine.submit(Job("test.slow", "count", params={"steps": 1000}))
     module.GATE.release()
     module.GATE.release()
-    wait_for(lambda: job.step == 2)
+    wait_for(engine, lambda: job.step == 2)
     engine.cancel(job)
     module.GATE.release()  # the action may take at most this one more step
-    wait_for(lambda: job.state.finished)
+    wait_for(engine, lambda: job.state.finished)
     assert job.state == JobState.CANCELLED
     assert len(module.STEPS_TAKEN) <= 3
     engine.shutdown()
@@ -65,7 +72,7 @@ def test_queued_jobs_run_in_order_and_queued_cancel_never_runs(slow):
     engine.cancel(second)
     module.GATE.release()
     module.GATE.release()
-    wait_for(lambda: third.state.finished)
+    wait_for(engine, lambda: third.state.finished)
     assert (first.state, second.state, third.state) == (JobState.DONE, JobState.CANCELLED, JobState.DONE)
     assert first.finished <= third.started
     engine.shutdown()
@@ -76,15 +83,15 @@ def test_pause_holds_between_steps(slow):
     engine = Engine(registry)
     job = engine.submit(Job("test.slow", "count", params={"steps": 3}))
     module.GATE.release()
-    wait_for(lambda: job.step == 1)
+    wait_for(engine, lambda: job.step == 1)
     job.pause()
     module.GATE.release()
-    wait_for(lambda: len(module.STEPS_TAKEN) == 2)
+    wait_for(engine, lambda: len(module.STEPS_TAKEN) == 2)
     module.GATE.release()
-    wait_for(lambda: job.paused and job.step == 2)
+    wait_for(engine, lambda: job.paused and job.step == 2)
     assert not job.state.finished
     job.resume()
-    wait_for(lambda: job.state.finished)
+    wait_for(engine, lambda: job.state.finished)
     assert job.state == JobState.DONE
     engine.shutdown()
 
