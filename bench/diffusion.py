@@ -2,7 +2,7 @@
 
 For each sampler and step count: seconds per image (wall and process CPU time) and a sample-quality
 proxy, the kernel distance of the samples to the held-out emoji on 8x8-pooled pixels (x1000, unbiased,
-0 = indistinguishable; ``plugins.diffusion.model.kernel_distance``). Every row starts from the same
+0 = indistinguishable; ``studio.core.sample_quality.kernel_distance``). Every row starts from the same
 noise. Then the default sampler under fp32, channels_last, bfloat16 autocast and torch.compile, and the
 achieved GFLOP/s of the UNet against a measured matmul peak on this CPU.
 
@@ -28,10 +28,10 @@ from plugins.diffusion.model import (  # noqa: E402
     DEFAULT_STEPS,
     DiffusionModel,
     drive,
-    kernel_distance,
     load,
 )
 from studio.core import media  # noqa: E402
+from studio.core.sample_quality import kernel_distance  # noqa: E402
 
 SAMPLER_ROWS = [("ddpm", 1000), ("ddim", 50), ("ddim", 20), ("dpm++", 20), ("dpm++", 10), ("unipc", 20),
                 ("unipc", 10), ("unipc", 5)]

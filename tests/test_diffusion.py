@@ -16,7 +16,6 @@ from plugins.diffusion.model import (
     DiffusionConfig,
     DiffusionModel,
     drive,
-    kernel_distance,
     load,
     save,
 )
@@ -26,6 +25,7 @@ from studio.core.engine import Engine, Job, JobState
 from studio.core.latent import LatentModel
 from studio.core.paths import shipped_models_dir
 from studio.core.registry import Registry
+from studio.core.sample_quality import kernel_distance
 
 PLUGIN = "studio.diffusion"
 TINY = DiffusionConfig(size=16, block_out_channels=(8, 16), layers_per_block=1)

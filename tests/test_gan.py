@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.gan.model import GAN, GANConfig, load
+from plugins.gan.model import GAN, GANConfig, diff_augment, load
 from studio.core import media
 from studio.core.checkpoints import save_checkpoint
 from studio.core.engine import Engine, Job, JobState
@@ -62,6 +62,18 @@ def test_each_hinge_loss_reaches_only_its_own_network():
     assert all(g is None for g in g_of_g[: len(d_params)])
     assert any(g is not None and g.any() for g in g_of_g[len(d_params) :])
     assert all(p.requires_grad for p in d_params)
+
+
+def test_diff_augment_is_seeded_per_image_and_differentiable():
+    x = torch.full((6, 3, 16, 16), 0.5, requires_grad=True)
+    a = diff_augment(x, torch.Generator().manual_seed(1))
+    b = diff_augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.equal(a[0], a[1])  # each image draws its own colour, shift and cut
+    cut = (a == 0).all(1).flatten(1).float().mean(1)  # the cut-out square, plus any shifted-in border
+    assert ((cut >= 0.1) & (cut <= 0.5)).all()
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
 
 
 def test_64_pixel_config_builds():
@@ -159,21 +171,24 @@ def test_latent_model_protocol(engine):
     assert model.decode_latents(z)[0].shape == (SIZE, SIZE, 3)
 
 
-def test_train_yields_both_losses_and_previews_then_loads(tmp_path):
+@pytest.mark.parametrize("size", [SIZE, 64])
+def test_train_yields_both_losses_and_previews_then_loads(tmp_path, size):
     folder = tmp_path / "data"
     folder.mkdir()
     for i in range(8):
-        media.save_image(folder / f"{i}.png", np.full((SIZE, SIZE, 3), 30 * i, np.uint8))
+        media.save_image(folder / f"{i}.png", np.full((size, size, 3), 30 * i, np.uint8))
     engine = Engine(Registry(model_roots=[(tmp_path / "models", "user")]), device="cpu")
     previews = []
     engine.subscribe(lambda event, job: previews.append(job.preview) if event == "progress" and job.preview is not None
                      else None)
-    params = {"data": str(folder), "size": SIZE, "latent_dim": 4, "width": 4, "directions": 2, "steps": 4,
+    params = {"data": str(folder), "test_data": str(folder), "size": size, "latent_dim": 4, "width": 4, "directions": 2, "steps": 4,
               "batch_size": 4, "out": str(tmp_path / "models" / "gan"), "sample_every": 2, "checkpoint_every": 2}
     job = run(engine, "train", params, model=None)
     assert {"d_loss", "g_loss"} <= set(job.result.metrics)
+    assert np.isfinite(json.loads((tmp_path / "models" / "gan" / "config.json").read_text())["metrics"]["kernel_distance"])
     assert previews and previews[0].ndim == 3
     model = load(tmp_path / "models" / "gan")
+    assert model.decode(torch.randn(1, 4)).shape == (1, 3, size, size)
     assert model.directions.abs().sum() > 0
     config = json.loads((tmp_path / "models" / "gan" / "config.json").read_text())
     assert config["names"] == ["direction 1", "direction 2"]

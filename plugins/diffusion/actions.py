@@ -22,7 +22,6 @@ from plugins.diffusion.model import (
     DiffusionModel,
     Steps,
     denoising_loss,
-    kernel_distance,
     make_scheduler,
     prepare,
     save,
@@ -33,6 +32,7 @@ from studio.core.datasets import ImageFolder, load_image_folder
 from studio.core.params import ParamError
 from studio.core.paths import user_models_dir
 from studio.core.plugin import ActionContext, Progress, Result
+from studio.core.sample_quality import kernel_distance
 
 PLUGIN_ID = "studio.diffusion"
 PREVIEWS = 12  # about this many previews per run, whatever the step count
@@ -236,7 +236,7 @@ def train(ctx: ActionContext) -> Iterator[Progress]:
         "`DDPMPipeline.from_pretrained(folder)` or `UNet2DModel.from_pretrained(folder, subfolder=\"unet\")`."
         + (f" Sample quality: kernel distance of 64 samples ({DEFAULT_SAMPLER}, {DEFAULT_STEPS} steps) to "
            f"{len(test)} held-out images from `{ctx.inputs['test_data']}` on 8x8-pooled pixels "
-           "(`plugins.diffusion.model.kernel_distance`; 0 = indistinguishable)." if test is not None else "")
+           "(`studio.core.sample_quality.kernel_distance`; 0 = indistinguishable)." if test is not None else "")
     )
     family = DiffusionFamily(config, name, test, description)
     ema = params["ema"] or None

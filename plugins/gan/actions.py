@@ -19,10 +19,12 @@ from studio.core.datasets import load_image_folder
 from studio.core.params import ParamError
 from studio.core.paths import user_models_dir
 from studio.core.plugin import ActionContext, Progress, Result
+from studio.core.sample_quality import kernel_distance
 
 PLUGIN_ID = "studio.gan"
 PREVIEW_EVERY = 10  # inversion steps between previews
 DIRECTION_AMOUNTS = (-3.0, -1.5, 0.0, 1.5, 3.0)  # columns of the model card's directions sheet
+QUALITY_SAMPLES = 256  # samples scored against the held-out images
 
 
 def direction_names(ckpt: Checkpoint | None, k: int) -> list[str]:
@@ -128,8 +130,8 @@ class GANFamily:
     one step is a simultaneous D and G update (Adam keeps per-parameter state, so this equals two
     Adams with the same settings)."""
 
-    def __init__(self, config: GANConfig, name: str, description: str) -> None:
-        self.config, self.name, self.description = config, name, description
+    def __init__(self, config: GANConfig, name: str, description: str, test: np.ndarray | None = None) -> None:
+        self.config, self.name, self.description, self.test = config, name, description, test
 
     def build(self) -> GAN:
         return GAN(self.config)
@@ -148,6 +150,9 @@ class GANFamily:
         config = {"id": self.name, "name": self.name, "plugin": PLUGIN_ID, "family": "gan",
                   "model": model.config_dict(), "names": [f"direction {i + 1}" for i in range(k)]}
         samples = self.sample(model, 64, torch.Generator(device=model.device).manual_seed(0))
+        if self.test is not None:
+            many = self.sample(model, QUALITY_SAMPLES, torch.Generator(device=model.device).manual_seed(1))
+            info = {**info, "metrics": {**info["metrics"], "kernel_distance": round(kernel_distance(many, list(self.test)), 3)}}
         card = (self.description + "\n\nFixed-seed samples (seed 0) below; `directions.png` shows the first "
                 f"{min(k, 4)} principal latent directions (rows) at {', '.join(f'{a:+g}' for a in DIRECTION_AMOUNTS)} "
                 "standard deviations (columns) from one seed.\n\n![directions](directions.png)")
@@ -167,7 +172,7 @@ def train_command(ctx: ActionContext) -> str:
     params = ctx.params
     parts = ["studio", "train", "gan", "--data", str(ctx.inputs["data"]), "--out", params["out"] or "OUT",
              "--seed", str(ctx.seed)]
-    for key in ("size", "latent_dim", "width", "directions", "steps", "batch_size", "lr", "ema", "name"):
+    for key in ("test_data", "size", "latent_dim", "width", "directions", "steps", "batch_size", "lr", "ema", "name"):
         if params.get(key) not in (None, ""):
             parts += ["--set", f"{key}={params[key]}"]
     return shlex.join(parts)
@@ -183,14 +188,19 @@ def train(ctx: ActionContext) -> Iterator[Progress]:
     yield Progress(0, params["steps"], message="reading images")
     data = load_image_folder(ctx.inputs["data"], lambda im: prepare(im, config))
     pixels = torch.from_numpy(np.ascontiguousarray(data.images.transpose(0, 3, 1, 2)))  # (N, C, H, W) uint8
+    test = (load_image_folder(ctx.inputs["test_data"], lambda im: prepare(im, config)).images
+            if ctx.inputs.get("test_data") else None)
     name = params["name"] or f"gan-{Path(ctx.inputs['data']).name}"
     out = Path(params["out"]).expanduser() if params["out"] else user_models_dir() / name
     description = (f"A DCGAN-style GAN ({config.latent_dim}-d latent, width {config.width}, spectral-norm "
                    f"discriminator, hinge loss) trained by `studio train gan` on {data.summary()}. "
                    "Metrics: `d_loss` and `g_loss` are the hinge losses averaged over the last logging window "
-                   "(D's loss is 2 at chance; G's is minus D's mean score on fakes).")
+                   "(D's loss is 2 at chance; G's is minus D's mean score on fakes)."
+                   + (f" `kernel_distance`: of {QUALITY_SAMPLES} samples to {len(test)} held-out images from "
+                      f"`{ctx.inputs['test_data']}` on 8x8-pooled pixels, x1000 "
+                      "(`studio.core.sample_quality.kernel_distance`; 0 = indistinguishable)." if test is not None else ""))
     recipe = training.TrainConfig.from_params(params, seed=ctx.seed, betas=(0.5, 0.999), grad_clip=None)
     data_info = {**data.info(), "command": train_command(ctx)}
-    trained = yield from training.train(GANFamily(config, name, description), pixels, recipe, out, ctx.device,
+    trained = yield from training.train(GANFamily(config, name, description, test), pixels, recipe, out, ctx.device,
                                         resume=params["resume"], data_info=data_info, params=params)
     return trained.to_result()

@@ -3,7 +3,9 @@
 
 Generator: z (latent_dim) -> linear -> 4x4 features -> (nearest upsample, 3x3 conv, BatchNorm,
 ReLU) per doubling -> 3x3 conv -> tanh. Discriminator: 3x3 + 4x4/2 convolutions with spectral
-norm and LeakyReLU per halving -> linear -> a score. Latent directions are found after training,
+norm and LeakyReLU per halving -> linear -> a score. D sees real and fake images through
+DiffAugment (Zhao et al., 2020: random colour, translation and cutout, differentiable), so it
+cannot memorise a small data set and starve G of gradient. Latent directions are found after training,
 GANSpace-style (Haerkoenen et al., 2020): PCA of the generator's first-layer features of sampled
 latents, carried back to z by least squares, and stored with the weights. Inversion optimises z
 for a pixel loss plus a feature loss on the discriminator's first block.
@@ -88,6 +90,39 @@ class Discriminator(nn.Module):
         return self.head(self.blocks(self.early_features(x)).flatten(1)).squeeze(1)  # (n,) scores
 
 
+def diff_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """x (n, c, s, s) in [-1, 1] -> the same images with a random brightness, saturation and
+    contrast, translated by up to s/8 pixels (zero padded) and with an s/2 square cut out, each
+    image drawn on its own (DiffAugment's "color,translation,cutout" policy)."""
+    n, _, s, _ = x.shape
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator, device=generator.device).to(x.device)
+
+    def offsets(limit: int) -> torch.Tensor:  # (n, 1, 1) integers in [-limit, limit]
+        return (uniform(n, 1, 1) * (2 * limit + 1)).long() - limit
+
+    x = x + (uniform(n, 1, 1, 1) - 0.5)
+    mean = x.mean(1, keepdim=True)
+    x = (x - mean) * (uniform(n, 1, 1, 1) * 2.0) + mean
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = (x - mean) * (uniform(n, 1, 1, 1) + 0.5) + mean
+
+    shift = max(s // 8, 1)
+    rows = torch.arange(s, device=x.device)[None, :, None]  # (1, s, 1)
+    cols = torch.arange(s, device=x.device)[None, None, :]  # (1, 1, s)
+    batch = torch.arange(n, device=x.device)[:, None, None]  # (n, 1, 1)
+    padded = F.pad(x, (1, 1, 1, 1)).permute(0, 2, 3, 1)  # (n, s+2, s+2, c), a zero border
+    x = padded[batch, (rows + offsets(shift).to(x.device) + 1).clamp(0, s + 1),
+               (cols + offsets(shift).to(x.device) + 1).clamp(0, s + 1)].permute(0, 3, 1, 2)
+
+    half = s // 2
+    top = (uniform(n, 1, 1) * (s + 1 - half % 2)).long().to(x.device) - half // 2  # centre of the cut
+    left = (uniform(n, 1, 1) * (s + 1 - half % 2)).long().to(x.device) - half // 2
+    inside = ((rows - top) >= 0) & ((rows - top) < half) & ((cols - left) >= 0) & ((cols - left) < half)
+    return x * (~inside)[:, None].to(x.dtype)
+
+
 class GAN(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
@@ -111,12 +146,12 @@ class GAN(nn.Module):
         D sees the fakes detached, and G's loss runs through D with D's parameters frozen."""
         z = torch.randn(real.shape[0], self.latent_dim, generator=generator, device=generator.device)
         fake = self.generator(z)
-        scores = self.discriminator(torch.cat([real, fake.detach()]))
+        scores = self.discriminator(diff_augment(torch.cat([real, fake.detach()]), generator))
         real_scores, fake_scores = scores.chunk(2)
         d_loss = F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
         self.discriminator.requires_grad_(False)
         try:
-            g_loss = -self.discriminator(fake).mean()
+            g_loss = -self.discriminator(diff_augment(fake, generator)).mean()
         finally:
             self.discriminator.requires_grad_(True)
         return d_loss, g_loss
