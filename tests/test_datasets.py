@@ -136,6 +136,24 @@ def test_emoji_glyphs_render_centred_on_white():
     assert emoji.is_test("\U0001F600") == emoji.is_test("\U0001F600")
 
 
+def test_emoji_groups_come_from_emoji_test_whatever_the_ligature_order(tmp_path):
+    listing = tmp_path / "emoji-test.txt"
+    listing.write_text(
+        "# group: Smileys & Emotion\n"
+        "1F600                                  ; fully-qualified     # \U0001F600 E1.0 grinning face\n"
+        "# group: People & Body\n"
+        "1F6B4 200D 2640 FE0F                   ; fully-qualified     # woman biking\n"
+        "1F6B4 200D 2640                        ; minimally-qualified # woman biking\n",
+        encoding="utf-8")
+    groups = emoji.emoji_groups(listing)
+    assert groups[emoji.group_key("\U0001F600")] == "smileys-emotion"
+    font_order = "\u2640\u200d\U0001F6B4"  # how the font's ligature lists woman biking
+    assert groups[emoji.group_key(font_order)] == "people-body"
+    assert emoji.group_key("\U0001F6B4\u200d\u2640\ufe0f") == emoji.group_key(font_order)
+    with pytest.raises(FileNotFoundError, match="apt-get install unicode-data"):
+        emoji.emoji_groups(tmp_path / "missing.txt")
+
+
 def test_notes_builder_writes_labelled_one_second_clips(tmp_path, monkeypatch):
     monkeypatch.setattr(notes, "PROGRAMS", {0: "piano", 73: "flute"})
     monkeypatch.setattr(notes, "PITCHES", (48, 60, 72))

@@ -13,6 +13,7 @@ BUILDERS = {
     "mnist-5k": "studio.data.mnist:build",
     "emoji-32": "studio.data.emoji:build_32",
     "emoji-64": "studio.data.emoji:build_64",
+    "emoji-groups-32": "studio.data.emoji:build_groups_32",
     "gm-notes-16k": "studio.data.notes:build",
 }
 

@@ -9,7 +9,12 @@ and resized (Lanczos). Identical renderings are kept once. Every 10th glyph by a
 code points goes to the test split, so the split does not move when the font gains glyphs.
 
 Layout: ``OUT/{train,test}/<codepoints>.png``, ``OUT/metadata.csv`` (file, split,
-codepoints, name) and ``OUT/dataset.json``.
+codepoints, name, group) and ``OUT/dataset.json``.
+
+emoji-groups-32 is the same images in one folder per Unicode emoji group (smileys-emotion,
+people-body, animals-nature, ... flags; ``other`` for glyphs that are not emoji), the labels
+class-conditional models train on: ``OUT/{train,test}/<group>/<codepoints>.png``. The groups
+come from ``emoji-test.txt`` of Debian ``unicode-data`` (``apt-get install unicode-data``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +39,8 @@ FONT_SIZE = 109  # the font's only bitmap strike
 CANVAS = 200
 TEST_EVERY = 10
 _SKIP_CATEGORIES = ("Cc", "Cf", "Mn", "Me", "Zs", "Co", "Cn")
+EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
+OTHER_GROUP = "other"
 
 
 def find_font() -> Path:
@@ -67,6 +75,28 @@ def glyph_sequences(font_path: Path, with_ligatures: bool = True) -> list[str]:
                         if all(g in by_glyph for g in glyphs):
                             sequences.add("".join(chr(by_glyph[g]) for g in glyphs))
     return sorted(singles, key=_key) + sorted(sequences - singles, key=_key)
+
+
+def emoji_groups(path: Path = EMOJI_TEST) -> dict[str, str]:
+    """``group_key`` of each emoji -> folder name of its Unicode emoji group, from emoji-test.txt
+    (lines ``1F600 ; fully-qualified # ...`` under ``# group: Smileys & Emotion``)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `apt-get install unicode-data`")
+    groups: dict[str, str] = {}
+    group = OTHER_GROUP
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# group:"):
+            group = "-".join(line.partition(":")[2].replace("&", " ").lower().split())
+        elif line and not line.startswith("#"):
+            text = "".join(chr(int(cp, 16)) for cp in line.partition(";")[0].split())
+            groups.setdefault(group_key(text), group)
+    return groups
+
+
+def group_key(text: str) -> str:
+    """The code points of a sequence without joiners and variation selectors, sorted: the
+    font's ligatures list the parts of a ZWJ sequence in glyph order, not Unicode's."""
+    return codepoints("".join(sorted(c for c in text if c not in "\u200d\ufe0f")))
 
 
 def _key(text: str) -> tuple[int, ...]:
@@ -114,10 +144,11 @@ def is_test(text: str) -> bool:
     return int(hashlib.sha256(codepoints(text).encode()).hexdigest(), 16) % TEST_EVERY == 0
 
 
-def build(out: Path, size: int) -> dict:
+def build(out: Path, size: int, grouped: bool = False) -> dict:
     from PIL import ImageFont, features
 
     font_path = find_font()
+    groups = emoji_groups() if grouped else {}
     shaping = features.check("raqm")
     layout = ImageFont.Layout.RAQM if shaping else ImageFont.Layout.BASIC
     font = ImageFont.truetype(str(font_path), FONT_SIZE, layout_engine=layout)
@@ -137,16 +168,24 @@ def build(out: Path, size: int) -> dict:
             continue
         seen.add(digest)
         split = "test" if is_test(text) else "train"
-        name = f"{codepoints(text)}.png"
-        (out / split / name).write_bytes(media.encode_png(to_size(rgba, size)))
-        rows.append((f"{split}/{name}", split, codepoints(text), glyph_name(text)))
+        group = groups.get(group_key(text), OTHER_GROUP)
+        file = f"{split}/{group}/{codepoints(text)}.png" if grouped else f"{split}/{codepoints(text)}.png"
+        (out / file).parent.mkdir(exist_ok=True)
+        (out / file).write_bytes(media.encode_png(to_size(rgba, size)))
+        rows.append((file, split, codepoints(text), glyph_name(text), group if grouped else ""))
         counts[split] += 1
     with open(out / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(("file", "split", "codepoints", "name"))
+        writer.writerow(("file", "split", "codepoints", "name", "group"))
         writer.writerows(rows)
+    extra = {}
+    if grouped:
+        per_group = Counter(row[4] for row in rows)
+        extra = {"groups": dict(sorted(per_group.items())),
+                 "group_source": f"{EMOJI_TEST} (Debian unicode-data); glyphs it does not list: {OTHER_GROUP!r}"}
     return write_manifest(out, {
-        "name": f"emoji-{size}",
+        **extra,
+        "name": f"emoji-groups-{size}" if grouped else f"emoji-{size}",
         "source": f"{font_path} (Debian fonts-noto-color-emoji), rendered with Pillow at {FONT_SIZE} px",
         "licence": "Noto Color Emoji font: SIL Open Font License 1.1 (Google); images are renderings of the font",
         "resolution": f"{size}x{size} RGB on white",
@@ -163,3 +202,7 @@ def build_32(out: Path) -> dict:
 
 def build_64(out: Path) -> dict:
     return build(out, 64)
+
+
+def build_groups_32(out: Path) -> dict:
+    return build(out, 32, grouped=True)
