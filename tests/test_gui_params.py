@@ -168,3 +168,28 @@ def test_float_fields_fit_learning_rates_decays_and_optional_values(qtbot):
     assert cursor.value() is None and cursor.spin.text() == "auto"
     cursor.set_value(1.25)
     assert form.validated() == {"lr": 0.0002, "ema": 0.99999, "cursor": 1.25}
+
+
+def test_int_values_named_by_the_checkpoint_show_as_a_list(qtbot):
+    manifest = Manifest.from_dict({
+        "id": "t.p", "name": "Test", "family": "t", "modality": "image", "version": "1",
+        "actions": [{"id": "generate", "verb": "generate", "entry": "m:f", "params": [
+            {"name": "class_index", "type": "int", "default": -1, "min": -1, "max": 99, "labels": "model.class_names"},
+            {"name": "count", "type": "int", "default": 2, "min": 1, "max": 9}]}],
+    })
+    panel = ParamsPanel()
+    qtbot.addWidget(panel)
+    panel.set_target(manifest, "flags-model", config={"model": {"class_names": ["flags", "food", "faces"]}})
+    field = panel.form.fields["class_index"]
+    assert field.names.isVisibleTo(field) and not field.spin.isVisibleTo(field)
+    assert [field.names.itemText(i) for i in range(field.names.count())] == ["auto", "0: flags", "1: food", "2: faces"]
+    assert field.names.currentText() == "auto" and field.value() == -1
+    field.names.setCurrentIndex(2)
+    assert panel.form.validated()["class_index"] == 1
+    panel.form.set_values({"class_index": 2})
+    assert field.names.currentText() == "2: faces"
+    assert not panel.form.fields["count"].names.isVisibleTo(panel.form.fields["count"])
+
+    panel.set_target(manifest, "plain-model", config={"model": {}})  # a model without names: the spin box
+    field = panel.form.fields["class_index"]
+    assert field.spin.isVisibleTo(field) and not field.names.isVisibleTo(field) and field.value() == 2

@@ -431,3 +431,13 @@ def test_send_waveform_selection_fills_the_audio_action(qtbot, window):
     values = window.params.form.values()
     assert (values["start"], values["end"]) == (0.25, 0.75)
     assert values["audio"]
+
+
+def test_class_values_of_the_selected_checkpoint_are_listed_by_name(window):
+    assert window.models.select("studio.pixelcnn", "pixelcnn-mnist")
+    assert window.params.select_action("generate")
+    field = window.params.form.fields["class_index"]
+    names = [field.names.itemText(i) for i in range(field.names.count())]
+    assert names[:3] == ["auto", "0: 0", "1: 1"] and len(names) == 11
+    field.names.setCurrentIndex(names.index("7: 7"))
+    assert window.params.form.validated()["class_index"] == 7

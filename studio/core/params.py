@@ -28,6 +28,7 @@ class Param:
     required: bool = False
     advanced: bool = False
     multiline: bool = False
+    labels: str = ""  # int only: dotted key of the checkpoint config naming the values 0, 1, ...
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -38,6 +39,13 @@ class Param:
             raise ValueError(f"parameter {self.name!r}: a choice needs choices")
         if self.default is not None and not self.is_input:
             self.validate(self.default)
+
+    def value_names(self, config: dict[str, Any]) -> list[str]:
+        """The names of this int's values in a checkpoint config (``labels = "model.class_names"``), or []."""
+        value: Any = config if self.labels else None
+        for part in self.labels.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return [str(name) for name in value] if isinstance(value, list) else []
 
     @property
     def title(self) -> str:

@@ -429,7 +429,11 @@ class MainWindow(QMainWindow):
             return
         info = self.registry.get(plugin_id)
         problem = plugin_problem(info)
-        self.params.set_target(info.manifest, checkpoint_id or None, problem)
+        try:
+            config = self.registry.checkpoint(checkpoint_id).config if checkpoint_id else {}
+        except CheckpointError:
+            config = {}
+        self.params.set_target(info.manifest, checkpoint_id or None, problem, config)
         if info.manifest is not None and not problem:
             for name in info.manifest.views:
                 self._offer_view(name)

@@ -81,7 +81,8 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
 
 
 class IntField(Field):
-    """A spin box; a parameter without a default gets an extra 'auto' step below its minimum."""
+    """A spin box; a parameter without a default gets an extra 'auto' step below its minimum.
+    With value names from the model (``set_names``) a list of the names stands in for it."""
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
@@ -102,9 +103,33 @@ class IntField(Field):
         self.spin.setToolTip(param.help)
         self.spin.setAccelerated(True)
         self.spin.valueChanged.connect(self.changed)
+        self.spin.valueChanged.connect(self._show_name)
+        self.names = QComboBox()
+        self.names.setToolTip(param.help)
+        self.names.currentIndexChanged.connect(lambda _: self.spin.setValue(self.names.currentData()))
+        self.names.hide()
         self.editor = self.spin
-        self.setLayout(_row(self.spin))
+        self.setLayout(_row(self.spin, self.names))
         self.set_value(param.default)
+
+    def set_names(self, names: list[str]) -> None:
+        """Offer the values by name (index i is ``names[i]``; values below 0 read "auto")."""
+        with QSignalBlocker(self.names):
+            self.names.clear()
+            if self.spin.minimum() < 0:
+                self.names.addItem("auto", -1)
+            for index, name in enumerate(names[: int(self.spin.maximum()) + 1]):
+                self.names.addItem(f"{index}: {name}", index)
+        self.names.setVisible(bool(names))
+        self.spin.setVisible(not names)
+        self.editor = self.names if names else self.spin
+        self._show_name(self.spin.value())
+
+    def _show_name(self, value: float) -> None:
+        index = self.names.findData(int(value) if value >= 0 else -1)
+        if index >= 0:
+            with QSignalBlocker(self.names):
+                self.names.setCurrentIndex(index)
 
     def value(self) -> int | None:
         if self.optional and self.spin.value() == self.spin.minimum():
@@ -382,6 +407,15 @@ class ParamsForm(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._body: QWidget | None = None
+        self.model_config: dict[str, Any] = {}
+
+    def set_model_config(self, config: dict[str, Any]) -> None:
+        """The selected checkpoint's config: int fields with ``labels`` list its names for their values."""
+        self.model_config = config
+        for name, field in self.fields.items():
+            param = self.params.get(name)
+            if isinstance(field, IntField) and param is not None and param.labels:
+                field.set_names(param.value_names(config))
 
     def set_params(self, params: ParamSet) -> None:
         self.params = params
@@ -398,6 +432,8 @@ class ParamsForm(QWidget):
             field = make_field(param, self.canvas_provider)
             field.changed.connect(self.changed)
             self.fields[param.name] = field
+            if isinstance(field, IntField) and param.labels:
+                field.set_names(param.value_names(self.model_config))
             label = QLabel(param.title + ("  *" if param.required else ""))
             label.setToolTip(param.help)
             label.setBuddy(field.editor)
@@ -625,9 +661,12 @@ class ParamsPanel(QWidget):
         self._refresh_enabled()
 
     # selection ----------------------------------------------------------------------------------
-    def set_target(self, manifest: Manifest | None, model_id: str | None, unavailable: str = "") -> None:
-        """Show the actions of ``manifest`` for checkpoint ``model_id``; keeps the action if it can."""
+    def set_target(self, manifest: Manifest | None, model_id: str | None, unavailable: str = "",
+                   config: dict[str, Any] | None = None) -> None:
+        """Show the actions of ``manifest`` for checkpoint ``model_id`` (whose ``config`` names
+        class and instrument values); keeps the action if it can."""
         previous = self.action.id if self.action else None
+        self.form.set_model_config(config or {})
         same_plugin = self.manifest is not None and manifest is not None and manifest.id == self.manifest.id
         self.manifest, self.model_id, self.unavailable = manifest, model_id, unavailable
         if manifest is None:
