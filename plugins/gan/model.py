@@ -113,12 +113,12 @@ def diff_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     cols = torch.arange(s, device=x.device)[None, None, :]  # (1, 1, s)
     batch = torch.arange(n, device=x.device)[:, None, None]  # (n, 1, 1)
     padded = F.pad(x, (1, 1, 1, 1)).permute(0, 2, 3, 1)  # (n, s+2, s+2, c), a zero border
-    x = padded[batch, (rows + offsets(shift).to(x.device) + 1).clamp(0, s + 1),
-               (cols + offsets(shift).to(x.device) + 1).clamp(0, s + 1)].permute(0, 3, 1, 2)
+    x = padded[batch, (rows + offsets(shift) + 1).clamp(0, s + 1),
+               (cols + offsets(shift) + 1).clamp(0, s + 1)].permute(0, 3, 1, 2)
 
     half = s // 2
-    top = (uniform(n, 1, 1) * (s + 1 - half % 2)).long().to(x.device) - half // 2  # centre of the cut
-    left = (uniform(n, 1, 1) * (s + 1 - half % 2)).long().to(x.device) - half // 2
+    top = (uniform(n, 1, 1) * (s + 1 - half % 2)).long() - half // 2  # the cut's corner; it may hang off the edge
+    left = (uniform(n, 1, 1) * (s + 1 - half % 2)).long() - half // 2
     inside = ((rows - top) >= 0) & ((rows - top) < half) & ((cols - left) >= 0) & ((cols - left) < half)
     return x * (~inside)[:, None].to(x.dtype)
 
