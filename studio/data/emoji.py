@@ -168,11 +168,11 @@ def build(out: Path, size: int, grouped: bool = False) -> dict:
             continue
         seen.add(digest)
         split = "test" if is_test(text) else "train"
-        group = groups.get(group_key(text), OTHER_GROUP)
+        group = groups.get(group_key(text), OTHER_GROUP) if grouped else ""
         file = f"{split}/{group}/{codepoints(text)}.png" if grouped else f"{split}/{codepoints(text)}.png"
         (out / file).parent.mkdir(exist_ok=True)
         (out / file).write_bytes(media.encode_png(to_size(rgba, size)))
-        rows.append((file, split, codepoints(text), glyph_name(text), group if grouped else ""))
+        rows.append((file, split, codepoints(text), glyph_name(text), group))
         counts[split] += 1
     with open(out / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
