@@ -233,7 +233,8 @@ def train(ctx: ActionContext) -> Iterator[Progress]:
         f"{config.layers_per_block} ResNet layer per block, self-attention at the lowest resolution, "
         f"cosine noise schedule over {config.train_timesteps} steps, v-prediction; trained by "
         f"`studio train diffusion` on {data.summary()}. Loads with diffusers itself: "
-        "`DDPMPipeline.from_pretrained(folder)` or `UNet2DModel.from_pretrained(folder, subfolder=\"unet\")`."
+        "`DDPMPipeline.from_pretrained(folder, local_files_only=True)` or "
+        "`UNet2DModel.from_pretrained(folder, subfolder=\"unet\", local_files_only=True)`."
         + (f" Sample quality: kernel distance of 64 samples ({DEFAULT_SAMPLER}, {DEFAULT_STEPS} steps) to "
            f"{len(test)} held-out images from `{ctx.inputs['test_data']}` on 8x8-pooled pixels "
            "(`studio.core.sample_quality.kernel_distance`; 0 = indistinguishable)." if test is not None else "")

@@ -10,8 +10,8 @@ that yields ``(step, total, x0_prediction)`` once per network call and returns t
 so callers can stream previews and stop within one step.
 
 A checkpoint is a diffusers pipeline folder (``model_index.json``, ``unet/``, ``scheduler/``) with
-the studio's own ``config.json`` beside it, so ``DDPMPipeline.from_pretrained(folder)`` and
-``UNet2DModel.from_pretrained(folder, subfolder="unet")`` load it as well.
+the studio's own ``config.json`` beside it, so ``DDPMPipeline.from_pretrained(folder, local_files_only=True)``
+and ``UNet2DModel.from_pretrained(folder, subfolder="unet", local_files_only=True)`` load it as well.
 """
 
 from __future__ import annotations
